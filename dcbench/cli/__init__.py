@@ -1,0 +1,79 @@
+"""The ``dcbench`` command line: parses options, calls the library, maps errors.
+
+User mistakes (:class:`DcbenchError`) become one ``error:`` line and exit code 2; a
+traceback is shown only with ``--debug`` or ``DCBENCH_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+
+import click
+import typer
+
+from dcbench.cli import compare as compare_cmd
+from dcbench.cli import plugins as plugins_cmd
+from dcbench.cli import run as run_cmd
+from dcbench.errors import DcbenchError
+
+app = typer.Typer(
+    name="dcbench",
+    help="Run, compare and extend DeepCluster experiments.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    if debug:
+        os.environ["DCBENCH_DEBUG"] = "1"
+
+
+run_cmd.register(app)
+compare_cmd.register(app)
+plugins_cmd.register(app)
+
+
+def _debug() -> bool:
+    return os.environ.get("DCBENCH_DEBUG", "").lower() in {"1", "true", "yes"}
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger = logging.getLogger("dcbench")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    _configure_logging()
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="dcbench")
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except DcbenchError as exc:
+        if _debug():
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(
+            "interrupted: finished epochs are saved; run the same command again to resume",
+            file=sys.stderr,
+        )
+        sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,99 @@
+"""Torch datasets and transforms around a component :class:`ImageDataset`.
+
+Two views of the same images, as in the reference code: a deterministic one for
+feature extraction (resize + centre crop) and an augmented one for training on
+pseudo-labels (random-resized crop + horizontal flip).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from dcbench.components import ImageDataset
+from dcbench.config import RunConfig
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _to_normalised_float() -> list[Transform]:
+    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+
+
+def eval_transform(config: RunConfig) -> Transform:
+    """Resize to ``image_size * center_crop_ratio``, centre-crop ``image_size``."""
+    size = config.image_size
+    resize = max(size, round(size * config.center_crop_ratio))
+    return v2.Compose(
+        [v2.Resize(resize, antialias=True), v2.CenterCrop(size), *_to_normalised_float()]
+    )
+
+
+def train_transform(config: RunConfig) -> Transform:
+    """The paper's augmentation: random-resized crop (scale from ``crop_scale``) + flip."""
+    steps: list[Transform] = [
+        v2.RandomResizedCrop(config.image_size, scale=(config.crop_scale, 1.0), antialias=True)
+    ]
+    if config.hflip:
+        steps.append(v2.RandomHorizontalFlip())
+    return v2.Compose([*steps, *_to_normalised_float()])
+
+
+class IndexedImages(Dataset):
+    """Yields ``(image, index)`` in the order of ``indices``, for feature extraction."""
+
+    def __init__(self, images: ImageDataset, indices: np.ndarray, transform: Transform) -> None:
+        self.images = images
+        self.indices = indices
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> tuple[torch.Tensor, int]:
+        index = int(self.indices[position])
+        return self.transform(self.images.get_image(index)), index
+
+
+class PseudoLabelledImages(Dataset):
+    """Yields ``(augmented image, pseudo-label)`` for the sampled indices of one epoch."""
+
+    def __init__(
+        self,
+        images: ImageDataset,
+        indices: np.ndarray,
+        pseudo_labels: np.ndarray,
+        transform: Transform,
+    ) -> None:
+        self.images = images
+        self.indices = indices
+        self.pseudo_labels = pseudo_labels
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> tuple[torch.Tensor, int]:
+        index = int(self.indices[position])
+        return self.transform(self.images.get_image(index)), int(self.pseudo_labels[index])
+
+
+def make_loader(dataset: Dataset, batch_size: int, workers: int, seed: int) -> DataLoader:
+    """A loader in the dataset's own order; worker RNGs derive from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        generator=generator,
+        persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
+    )

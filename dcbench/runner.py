@@ -91,7 +91,7 @@ def prepare_run(settings: Mapping[str, Any], registries: Registries | None = Non
     config = resolve_config(settings, getattr(dataset, "recipe", None) or {})
     config = _canonical_names(config, registries)
     clusterer = registries.create(
-        "clusterer", config.clusterer, k=max(config.k, 1), **config.component_options("clusterer")
+        "clusterer", config.clusterer, k=config.k, **config.component_options("clusterer")
     )
     if not clusterer.uses_k:
         config = dataclasses.replace(config, k=0)
@@ -100,6 +100,10 @@ def prepare_run(settings: Mapping[str, Any], registries: Registries | None = Non
             f"--k {config.k} is larger than the number of images ({len(dataset)}) "
             f"in data set {config.dataset!r}"
         )
+    # Building on the meta device runs every factory check (image size, channels,
+    # options) in no time and without allocating weights.
+    with torch.device("meta"):
+        build_model(config, registries)
     for name in config.evaluators:
         registries.registry("evaluator").get(name)
     return PreparedRun(config, dataset)

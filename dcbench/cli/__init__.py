@@ -28,12 +28,14 @@ app = typer.Typer(
 )
 
 
+_options = {"debug": False}
+
+
 @app.callback()
 def _global_options(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
-    if debug:
-        os.environ["DCBENCH_DEBUG"] = "1"
+    _options["debug"] = debug
 
 
 run_cmd.register(app)
@@ -42,7 +44,8 @@ plugins_cmd.register(app)
 
 
 def _debug() -> bool:
-    return os.environ.get("DCBENCH_DEBUG", "").lower() in {"1", "true", "yes"}
+    env = os.environ.get("DCBENCH_DEBUG", "").lower() in {"1", "true", "yes"}
+    return env or _options["debug"]
 
 
 def _configure_logging() -> None:
@@ -57,6 +60,7 @@ def _configure_logging() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     _configure_logging()
+    _options["debug"] = False
     try:
         result = app(args=argv, standalone_mode=False, prog_name="dcbench")
     except click.ClickException as exc:

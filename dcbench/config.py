@@ -42,6 +42,7 @@ PAPER_DEFAULTS: dict[str, Any] = {
     "hflip": True,
     "seed": 31,
     "eval_every": 0,
+    "supervised": False,
     "sinks": ("files",),
     "options": (),
 }
@@ -74,6 +75,8 @@ class RunConfig:
     hflip: bool
     seed: int
     eval_every: int
+    # Train on the true labels instead of pseudo-labels: the supervised reference row.
+    supervised: bool
     sinks: tuple[str, ...]
     # Component options as sorted (component.key, value) pairs, e.g. ("dataset.n_images", 64).
     options: tuple[tuple[str, Any], ...]
@@ -94,7 +97,8 @@ class RunConfig:
     def run_id(self) -> str:
         payload = json.dumps(self.result_settings(), sort_keys=True, default=str)
         digest = hashlib.sha1(payload.encode()).hexdigest()[:10]
-        readable = f"{self.dataset}_{self.backbone}_{self.preprocess}_{self.clusterer}"
+        method = "supervised" if self.supervised else self.clusterer
+        readable = f"{self.dataset}_{self.backbone}_{self.preprocess}_{method}"
         if self.k:  # 0 for clusterers that choose their own number of clusters (PIC)
             readable += f"_k{self.k}"
         return f"{_slug(readable)}_{digest}"

@@ -76,11 +76,15 @@ class RunState:
     epoch: int = 0  # training epochs completed
     pseudo_labels: np.ndarray | None = None  # the last clustering's labels
     epoch_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Only for the supervised baseline: a classifier kept (and trained) across epochs.
+    supervised_head: nn.Linear | None = None
 
     def state_dict(self) -> dict[str, Any]:
+        head = self.supervised_head
         return {
             "config": self.config.to_dict(),
             "model": self.model.state_dict(),
+            "supervised_head": head.state_dict() if head is not None else None,
             "body_optimizer": self.body_optimizer.state_dict(),
             "epoch": self.epoch,
             "pseudo_labels": self.pseudo_labels,
@@ -89,6 +93,8 @@ class RunState:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
+        if self.supervised_head is not None:
+            self.supervised_head.load_state_dict(state["supervised_head"])
         self.body_optimizer.load_state_dict(state["body_optimizer"])
         self.epoch = int(state["epoch"])
         self.pseudo_labels = state["pseudo_labels"]
@@ -113,13 +119,24 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def new_state(config: RunConfig, model: DeepClusterNet) -> RunState:
-    """A fresh run state; the body optimiser lives for the whole run (momentum 0.9)."""
+def new_state(config: RunConfig, model: DeepClusterNet, num_classes: int | None = None) -> RunState:
+    """A fresh run state; the body optimiser lives for the whole run (momentum 0.9).
+
+    For the supervised baseline the classifier is part of the model for the whole run
+    and shares the body's optimiser, as in ordinary supervised training.
+    """
     trainable = [p for p in model.parameters() if p.requires_grad]
+    head = None
+    if config.supervised:
+        if not num_classes:
+            raise ConfigError("--supervised needs a data set with labels")
+        device = next(model.parameters()).device
+        head = new_top_layer(model.backbone.feature_dim, num_classes, device)
+        trainable += list(head.parameters())
     optimizer = torch.optim.SGD(
         trainable, lr=config.lr, momentum=config.momentum, weight_decay=config.wd
     )
-    return RunState(config=config, model=model, body_optimizer=optimizer)
+    return RunState(config=config, model=model, body_optimizer=optimizer, supervised_head=head)
 
 
 # --- phases -------------------------------------------------------------------------
@@ -172,7 +189,10 @@ def train_epoch(
     seed: int,
     advance: Callable[[int], None] | None = None,
 ) -> float:
-    """One pass over ``N`` images sampled uniformly over pseudo-labels; mean loss."""
+    """One pass over ``N`` images sampled uniformly over pseudo-labels; mean loss.
+
+    The supervised baseline passes the true labels and trains its persistent head.
+    """
     config = state.config
     rng = np.random.default_rng(seed)
     indices = uniform_over_labels(pseudo_labels, rng)
@@ -180,9 +200,15 @@ def train_epoch(
     loader = make_loader(images, config.batch_size, config.workers, seed)
 
     model = state.model
-    top_layer = new_top_layer(model.backbone.feature_dim, num_clusters, device)
-    # The top layer's optimiser has no momentum and is re-created every epoch (reference).
-    top_optimizer = torch.optim.SGD(top_layer.parameters(), lr=config.lr, weight_decay=config.wd)
+    if state.supervised_head is not None:
+        top_layer: nn.Module = state.supervised_head
+        top_optimizer = None
+    else:
+        top_layer = new_top_layer(model.backbone.feature_dim, num_clusters, device)
+        # The top layer's optimiser has no momentum and is re-created every epoch.
+        top_optimizer = torch.optim.SGD(
+            top_layer.parameters(), lr=config.lr, weight_decay=config.wd
+        )
     criterion = nn.CrossEntropyLoss()
     model.train()
     total_loss, total_seen = 0.0, 0
@@ -191,10 +217,12 @@ def train_epoch(
         targets = targets.to(device, non_blocking=True)
         loss = criterion(model.classify(batch, top_layer), targets)
         state.body_optimizer.zero_grad(set_to_none=True)
-        top_optimizer.zero_grad(set_to_none=True)
+        if top_optimizer is not None:
+            top_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         state.body_optimizer.step()
-        top_optimizer.step()
+        if top_optimizer is not None:
+            top_optimizer.step()
         total_loss += float(loss.detach()) * len(batch)
         total_seen += len(batch)
         if advance is not None:
@@ -302,12 +330,16 @@ def run_epochs(
             metrics = evaluate(components.evaluators, context, reporter, run_all)
         train_loss = math.nan
         if not final:
+            if config.supervised:
+                targets, num_targets = true_labels, int(true_labels.max()) + 1
+            else:
+                targets, num_targets = result.labels, result.num_clusters
             with _timed(timings, "train"), reporter.phase("train", len(dataset)) as advance:
                 train_loss = train_epoch(
                     state,
                     dataset,
-                    result.labels,
-                    result.num_clusters,
+                    targets,
+                    num_targets,
                     device,
                     epoch_seed(config.seed, epoch, 3),
                     advance,

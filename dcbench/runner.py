@@ -104,6 +104,8 @@ def prepare_run(settings: Mapping[str, Any], registries: Registries | None = Non
     # options) in no time and without allocating weights.
     with torch.device("meta"):
         build_model(config, registries)
+    if config.supervised and dataset.targets is None:
+        raise ConfigError(f"--supervised needs labels; data set {config.dataset!r} has none")
     for name in config.evaluators:
         registries.registry("evaluator").get(name)
     return PreparedRun(config, dataset)
@@ -165,7 +167,10 @@ def execute_run(
     device = resolve_device(config.device)
     seed_everything(config.seed)
     model = build_model(config, registries).to(device)
-    state = new_state(config, model)
+    num_classes = None
+    if prepared.dataset.targets is not None:
+        num_classes = int(prepared.dataset.targets.max()) + 1
+    state = new_state(config, model, num_classes)
     components = build_components(prepared, registries)
     sinks = [
         registries.create("sink", name, run_dir=run_dir.path, **config.component_options("sink"))

@@ -105,3 +105,11 @@ def test_pic_ignores_k_in_the_run_id(tmp_path: Path) -> None:
     outcome = execute_run(a)
     epochs, _ = _tables(outcome.path)
     assert (epochs["num_clusters"] > 1).all()
+
+
+def test_supervised_baseline_trains_on_true_labels(tmp_path: Path) -> None:
+    prepared = prepare_run({**TINY, "supervised": True, "out": str(tmp_path)})
+    assert "supervised" in prepared.run_id
+    outcome = execute_run(prepared)
+    epochs, _ = _tables(outcome.path)
+    assert epochs["train_loss"].iloc[1] < epochs["train_loss"].iloc[0]

@@ -76,6 +76,9 @@ def register(app: typer.Typer) -> None:
         image_size: str = typer.Option(None, help="Image side in pixels [224]."),
         seed: str = typer.Option(None, help="Random seed [31]."),
         eval_every: int = typer.Option(None, help="Run all evaluators every N epochs."),
+        supervised: bool = typer.Option(
+            None, "--supervised", help="Baseline: train on the true labels instead."
+        ),
         device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
         workers: int = typer.Option(0, help="Data-loader worker processes."),
         out: Path = typer.Option(Path("results"), help="Results folder."),
@@ -100,6 +103,7 @@ def register(app: typer.Typer) -> None:
             "data": str(data) if data else None,
             "evaluators": tuple(evaluator) if evaluator else None,
             "eval_every": eval_every,
+            "supervised": supervised,
             "device": device,
             "workers": workers,
             "out": str(out),

@@ -165,13 +165,13 @@ def _split_cluster(
 def _within_cluster_sse(x: np.ndarray, labels: np.ndarray, k: int) -> float:
     """Sum of squared distances of each point to its cluster's mean (the k-means cost).
 
-    Summed directly in float64 blocks: the shortcut sum|x|^2 - sum n|mean|^2 cancels
-    badly in float32 when clusters are tight.
+    Summed directly, per-row in float32 and across rows in float64: the shortcut
+    sum|x|^2 - sum n|mean|^2 cancels badly when clusters are tight.
     """
     means, _ = _cluster_means(x, labels, k)
     total = 0.0
     for start in range(0, len(x), _OBJECTIVE_CHUNK):
         block = slice(start, start + _OBJECTIVE_CHUNK)
-        diff = (x[block] - means[labels[block]]).astype(np.float64)
-        total += float(np.einsum("ij,ij->", diff, diff))
+        diff = x[block] - means[labels[block]]
+        total += float(np.einsum("ij,ij->i", diff, diff).sum(dtype=np.float64))
     return total

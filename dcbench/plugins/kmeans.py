@@ -47,7 +47,11 @@ def _positive_int(name: str, value: object) -> int:
 
 @dataclass(frozen=True)
 class KMeansClusterer:
-    """Lloyd's k-means from ``k`` distinct random points; every empty cluster is refilled."""
+    """Lloyd's k-means from ``k`` distinct random points; every empty cluster is refilled.
+
+    Runs at most ``niter`` iterations and stops early only at a fixed point, so the
+    result is the same as running all of them.
+    """
 
     k: int
     niter: int = 20
@@ -59,20 +63,30 @@ class KMeansClusterer:
             raise ConfigError(f"k={self.k} is larger than the number of images ({len(x)})")
         rng = np.random.default_rng(seed)
         centroids = x[rng.choice(len(x), size=self.k, replace=False)]
-        fixed = 0
-        for _ in range(self.niter):
-            labels = _assign(x, centroids)
-            centroids = _update_centroids(x, labels, centroids)
-            fixed += _split_empty_clusters(x, labels, centroids, rng)
         labels = _assign(x, centroids)
-        # The final assignment can empty a cluster again; the returned labels must not.
+        fixed, converged = 0, False
+        for iterations in range(1, self.niter + 1):  # noqa: B007 (reported below)
+            centroids = _update_centroids(x, labels, centroids)
+            fixed_now = _split_empty_clusters(x, labels, centroids, rng)
+            fixed += fixed_now
+            previous, labels = labels, _assign(x, centroids)
+            # Same labels and no split: the centroids cannot move again, so the
+            # remaining iterations would be exact no-ops (faiss stops here too).
+            if fixed_now == 0 and np.array_equal(previous, labels):
+                converged = True
+                break
+        # The last assignment can empty a cluster again; the returned labels must not.
         final_fixed = _split_empty_clusters(x, labels, centroids, rng)
         return ClusteringResult(
             labels=labels,
             num_clusters=self.k,
             objective=_within_cluster_sse(x, labels, self.k),
             empty_clusters_fixed=fixed + final_fixed,
-            extra={"iterations": float(self.niter), "final_empty_clusters_fixed": final_fixed},
+            extra={
+                "iterations": float(iterations),
+                "converged": float(converged),
+                "final_empty_clusters_fixed": float(final_fixed),
+            },
         )
 
 

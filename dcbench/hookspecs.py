@@ -52,6 +52,7 @@ def register_clusterers(register: Register) -> None:
     """Register clusterers.
 
     factory(*, k: int, **options) -> Clusterer
+    ``k`` is always passed; clusterers with ``uses_k = False`` (PIC) ignore it.
     """
 
 

@@ -47,6 +47,8 @@ class Registry(Generic[T]):
     kind: str
     _entries: dict[str, Entry[T]] = field(default_factory=dict)
     _aliases: dict[str, str] = field(default_factory=dict)
+    # Appended to "Unknown ..." errors, e.g. which plugins failed to load.
+    note: str = ""
 
     def register(
         self,
@@ -64,7 +66,7 @@ class Registry(Generic[T]):
             raise TypeError(f"{self.kind} {name!r}: factory must be callable")
         entry = Entry(name, factory, description, tuple(aliases), plugin, list_names)
         for key in (name, *entry.aliases):
-            owner = self._owner_of(key)
+            owner = self.owner(key)
             if owner is not None:
                 raise DuplicateComponentError(
                     f"{self.kind} {key!r} is registered twice: by plugin {owner.plugin!r} "
@@ -74,7 +76,8 @@ class Registry(Generic[T]):
         for alias in entry.aliases:
             self._aliases[alias] = name
 
-    def _owner_of(self, key: str) -> Entry[T] | None:
+    def owner(self, key: str) -> Entry[T] | None:
+        """The entry that holds ``key`` as its name or an alias (name spaces not expanded)."""
         if key in self._entries:
             return self._entries[key]
         if key in self._aliases:
@@ -83,7 +86,7 @@ class Registry(Generic[T]):
 
     def resolve(self, name: str) -> tuple[Entry[T], str | None]:
         """Return the entry for ``name`` and, for a name space, the part after the prefix."""
-        entry = self._owner_of(name)
+        entry = self.owner(name)
         if entry is not None and not entry.is_prefix:
             return entry, None
         prefix, sep, rest = name.partition(":")
@@ -135,4 +138,5 @@ class Registry(Generic[T]):
         close = difflib.get_close_matches(name, plain, n=1, cutoff=0.6)
         hint = f" Did you mean {close[0]}?" if close else ""
         available = ", ".join(e.display_name for e in self.entries()) or "none"
-        return f"Unknown {self.kind} {name!r}.{hint} Available: {available}"
+        note = f". {self.note}" if self.note else ""
+        return f"Unknown {self.kind} {name!r}.{hint} Available: {available}{note}"

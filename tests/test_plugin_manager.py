@@ -103,3 +103,101 @@ def test_plugin_modules_do_not_import_heavy_libraries_at_top_level() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
     importlib.import_module("dcbench")
+
+
+def _module(name: str, source: str):
+    import types
+
+    module = types.ModuleType(name)
+    exec(source, module.__dict__)
+    return module
+
+
+def test_plugin_that_raises_while_registering_is_left_out_whole() -> None:
+    half = _module(
+        "half",
+        "from dcbench import hookimpl\n"
+        "@hookimpl\n"
+        "def register_clusterers(register):\n"
+        "    register('half-a', lambda **kw: None)\n"
+        "@hookimpl\n"
+        "def register_evaluators(register):\n"
+        "    raise RuntimeError('boom')\n",
+    )
+    components = load_components(extra_plugins=[half], warn=False)
+    [failure] = components.failures
+    assert failure.reason == "register_evaluators raised RuntimeError: boom"
+    assert "half-a" not in components.registry("clusterer")
+    assert "half" not in [p.name for p in components.plugins]
+
+
+def test_hookimpl_with_wrong_arguments_is_a_failure_not_a_crash() -> None:
+    wrong = _module(
+        "wrong",
+        "from dcbench import hookimpl\n@hookimpl\ndef register_clusterers(reg):\n    pass\n",
+    )
+    [failure] = load_components(extra_plugins=[wrong], warn=False).failures
+    assert "invalid hook implementation" in failure.reason and "reg" in failure.reason
+
+
+def test_optional_unknown_hook_is_allowed_like_check_pending() -> None:
+    optional = _module(
+        "optional",
+        "from dcbench import hookimpl\n"
+        "@hookimpl(optionalhook=True)\n"
+        "def register_future_things(register):\n"
+        "    pass\n"
+        "@hookimpl(specname='register_clusterers')\n"
+        "def clusterers(register):\n"
+        "    register('opt-c', lambda **kw: None)\n",
+    )
+    components = load_components(extra_plugins=[optional])
+    assert components.failures == []
+    assert "opt-c" in components.registry("clusterer")
+
+
+def test_register_rejects_bad_arguments_as_plugin_failure() -> None:
+    bad = _module(
+        "bad",
+        "from dcbench import hookimpl\n"
+        "@hookimpl\n"
+        "def register_clusterers(register):\n"
+        "    register('x', lambda **kw: None, colour='red')\n",
+    )
+    [failure] = load_components(extra_plugins=[bad], warn=False).failures
+    assert "register_clusterers raised TypeError" in failure.reason
+
+
+def test_disable_by_distribution_name_is_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_entry_points(
+        monkeypatch, metadata.EntryPoint("robin", "tests.plugins.constant_clusterer", "dcbench")
+    )
+    monkeypatch.setenv("DCBENCH_DISABLE_PLUGINS", "Some_Other , robin")
+    components = load_components()
+    assert "round-robin" not in components.registry("clusterer")
+    assert [p.name for p in components.disabled] == ["robin"]
+
+
+def test_two_plugins_with_one_name_is_an_error() -> None:
+    from dcbench.errors import PluginError
+
+    clash = _module("kmeans", "")
+    with pytest.raises(PluginError, match="two plugins are named 'kmeans'"):
+        load_components(extra_plugins=[clash])
+
+
+def test_duplicate_message_names_distributions_and_the_way_out() -> None:
+    with pytest.raises(DuplicateComponentError) as info:
+        load_components(extra_plugins=[duplicate_kmeans])
+    message = str(info.value)
+    assert "by plugin 'kmeans' (dcbench " in message
+    assert "by plugin 'tests.plugins.duplicate_kmeans' (in-process)" in message
+    assert "DCBENCH_DISABLE_PLUGINS=tests.plugins.duplicate_kmeans" in message
+
+
+def test_unknown_name_notes_failed_plugins() -> None:
+    from dcbench.errors import UnknownComponentError
+
+    components = load_components(extra_plugins=[misspelled_hook], warn=False)
+    with pytest.raises(UnknownComponentError, match=r"Not loaded: plugin 'tests\.plugins\.mis"):
+        components.registry("clusterer").get("never")

@@ -14,8 +14,9 @@ def make_registry() -> Registry[str]:
         "timm:",
         lambda *, name, **kw: f"timm/{name}",
         plugin="t",
-        list_names=lambda pattern: [n for n in ("resnet18", "resnet50", "vit") if
-                                    __import__("fnmatch").fnmatch(n, pattern)],
+        list_names=lambda pattern: [
+            n for n in ("resnet18", "resnet50", "vit") if __import__("fnmatch").fnmatch(n, pattern)
+        ],
     )
     return registry
 
@@ -39,7 +40,7 @@ def test_unknown_name_suggests_nearest_and_lists_available() -> None:
 
 
 def test_unknown_without_close_match_has_no_suggestion() -> None:
-    with pytest.raises(UnknownComponentError, match="Unknown backbone 'zzz'. Available"):
+    with pytest.raises(UnknownComponentError, match=r"Unknown backbone 'zzz'\. Available"):
         make_registry().get("zzz")
 
 

@@ -104,9 +104,18 @@ class RunConfig:
         return f"{_slug(readable)}_{digest}"
 
     def component_options(self, component: str) -> dict[str, Any]:
-        """Options for one component kind, from ``--opt component.key=value``."""
+        """Options for one component, from ``--opt component.key=value``.
+
+        A run has several evaluators, so theirs are addressed by name:
+        ``component_options("evaluator.knn")`` reads ``--opt evaluator.knn.k=10``.
+        """
         prefix = f"{component}."
-        return {k[len(prefix) :]: v for k, v in self.options if k.startswith(prefix)}
+        nested = "." in component
+        return {
+            key[len(prefix) :]: value
+            for key, value in self.options
+            if key.startswith(prefix) and (nested or "." not in key[len(prefix) :])
+        }
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:

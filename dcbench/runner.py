@@ -104,11 +104,33 @@ def prepare_run(settings: Mapping[str, Any], registries: Registries | None = Non
     # options) in no time and without allocating weights.
     with torch.device("meta"):
         build_model(config, registries)
+    _check_option_targets(config)
     if config.supervised and dataset.targets is None:
         raise ConfigError(f"--supervised needs labels; data set {config.dataset!r} has none")
     for name in config.evaluators:
         registries.registry("evaluator").get(name)
     return PreparedRun(config, dataset)
+
+
+_OPTION_KINDS = ("dataset", "preprocessor", "backbone", "clusterer", "evaluator", "sink")
+
+
+def _check_option_targets(config: RunConfig) -> None:
+    """Every ``--opt`` must reach a component of this run; a typo must not vanish."""
+    for key, _ in config.options:
+        kind, _, rest = key.partition(".")
+        if kind not in _OPTION_KINDS:
+            raise ConfigError(
+                f"--opt {key}: unknown component kind {kind!r}; use one of "
+                f"{', '.join(_OPTION_KINDS)}"
+            )
+        if kind == "evaluator":
+            name, dot, _ = rest.partition(".")
+            if not dot or name not in config.evaluators:
+                raise ConfigError(
+                    f"--opt {key}: evaluator options are addressed as evaluator.NAME.KEY, "
+                    f"NAME one of this run's evaluators ({', '.join(config.evaluators)})"
+                )
 
 
 def _canonical_names(config: RunConfig, registries: Registries) -> RunConfig:
@@ -143,7 +165,7 @@ def build_components(prepared: PreparedRun, registries: Registries) -> Component
         "clusterer", config.clusterer, k=config.k, **config.component_options("clusterer")
     )
     evaluators = {
-        name: registries.create("evaluator", name, **config.component_options("evaluator"))
+        name: registries.create("evaluator", name, **config.component_options(f"evaluator.{name}"))
         for name in config.evaluators
     }
     return Components(dataset=prepared.dataset, clusterer=clusterer, evaluators=evaluators)

@@ -45,6 +45,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "dcbench.plugins.kmeans",
     "dcbench.plugins.pic",
     "dcbench.plugins.evaluators",
+    "dcbench.plugins.probes",
     "dcbench.plugins.sinks",
 )
 

@@ -47,6 +47,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "dcbench.plugins.evaluators",
     "dcbench.plugins.probes",
     "dcbench.plugins.sinks",
+    "dcbench.plugins.executors",
 )
 
 

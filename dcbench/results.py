@@ -11,6 +11,7 @@ never leaves half a file behind.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import socket
@@ -26,6 +27,8 @@ from typing import Any
 import pandas as pd
 
 from dcbench.errors import DataError
+
+log = logging.getLogger("dcbench")
 
 SCHEMA_VERSION = 1
 AXIS_COLUMNS = (
@@ -144,6 +147,11 @@ def _settings_row(run: RunDirectory) -> dict[str, Any]:
     row: dict[str, Any] = {"run_id": meta.get("run_id", run.path.name)}
     for key, value in settings.items():
         row[key] = ",".join(map(str, value)) if isinstance(value, list | tuple) else value
+    # Component options also get a column each ("dataset.n_images"), so they can be
+    # filtered and grouped on like any other setting.
+    for pair in settings.get("options") or ():
+        if isinstance(pair, list | tuple) and len(pair) == 2 and str(pair[0]) not in row:
+            row[str(pair[0])] = pair[1]
     row["status"] = run.read_status().get("state", "unknown")
     row["schema_version"] = meta.get("schema_version", 0)
     row["dcbench_version"] = meta.get("versions", {}).get("dcbench", "?")
@@ -151,11 +159,22 @@ def _settings_row(run: RunDirectory) -> dict[str, Any]:
     return row
 
 
+def _readable_runs(root: Path) -> list[tuple[RunDirectory, dict[str, Any]]]:
+    """Each run with its settings row; a folder whose config cannot be read is skipped
+    with a warning instead of hiding every other run."""
+    readable = []
+    for run in find_runs(root):
+        try:
+            readable.append((run, _settings_row(run)))
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("skipping %s: unreadable config.json (%s)", run.path, exc)
+    return readable
+
+
 def load_runs(root: Path) -> pd.DataFrame:
     """One row per run: its settings, status and final metrics (wide)."""
     rows = []
-    for run in find_runs(root):
-        row = _settings_row(run)
+    for run, row in _readable_runs(root):
         summary = run.path / "summary.parquet"
         if summary.exists():
             for record in pd.read_parquet(summary).to_dict("records"):
@@ -167,12 +186,11 @@ def load_runs(root: Path) -> pd.DataFrame:
 def load_epochs(root: Path) -> pd.DataFrame:
     """Every run's per-epoch table, stacked, with the run's axes as columns."""
     frames = []
-    for run in find_runs(root):
+    for run, settings in _readable_runs(root):
         table = run.path / "epochs.parquet"
         if not table.exists():
             continue
         frame = pd.read_parquet(table)
-        settings = _settings_row(run)
         for key in reversed(("run_id", *AXIS_COLUMNS)):
             if key in settings and key not in frame:
                 frame.insert(0, key, settings[key])

@@ -15,6 +15,7 @@ import click
 import typer
 
 from dcbench.cli import compare as compare_cmd
+from dcbench.cli import grid as grid_cmd
 from dcbench.cli import plugins as plugins_cmd
 from dcbench.cli import run as run_cmd
 from dcbench.errors import DcbenchError
@@ -39,6 +40,7 @@ def _global_options(
 
 
 run_cmd.register(app)
+grid_cmd.register(app)
 compare_cmd.register(app)
 plugins_cmd.register(app)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 
+from dcbench.cli.grid import ExecutorOptions, execute_grid, executor_settings
 from dcbench.errors import ConfigError
 
 # Axes that accept comma-separated values (a grid); the type converts each value.
@@ -48,16 +48,6 @@ def parse_axis(name: str, raw: str | None) -> list[Any] | None:
     return values
 
 
-def expand_grid(axes: dict[str, list[Any] | None], fixed: dict[str, Any]) -> list[dict[str, Any]]:
-    """The Cartesian product of the given axes, each merged with the fixed settings."""
-    given = {name: values for name, values in axes.items() if values is not None}
-    names = list(given)
-    return [
-        {**fixed, **dict(zip(names, combo, strict=True))}
-        for combo in itertools.product(*(given[n] for n in names))
-    ]
-
-
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
@@ -86,10 +76,17 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, help="Run again even if already done."),
         checkpoint: bool = typer.Option(True, help="Keep a checkpoint after each epoch."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+        executor: str = ExecutorOptions.executor,
+        jobs: int = ExecutorOptions.jobs,
+        scheduler: str = ExecutorOptions.scheduler,
+        partition: str = ExecutorOptions.partition,
+        time_limit: str = ExecutorOptions.time,
+        gpus: int = ExecutorOptions.gpus,
     ) -> None:
         """Run DeepCluster; several comma-separated values on an axis run a grid."""
         from dcbench.cli.progress import RichReporter
         from dcbench.config import parse_options
+        from dcbench.grid import GridSpec
         from dcbench.progress import SilentReporter
         from dcbench.runner import execute_run, prepare_run
 
@@ -113,19 +110,32 @@ def register(app: typer.Typer) -> None:
         if data is not None and not data.exists():
             raise ConfigError(f"--data {str(data)!r} does not exist")
         console = Console(stderr=True)
-        prepared = [prepare_run(cell) for cell in expand_grid(axes, fixed)]
-        for cell in prepared:
-            config = cell.config
-            if config.recipe_keys:
-                shown = ", ".join(f"{k}={getattr(config, k)}" for k in config.recipe_keys)
-                console.print(f"[dim]{config.dataset} recipe: {shown}[/dim]", highlight=False)
-            console.print(f"run {config.run_id} -> {Path(config.out) / config.run_id}")
-            if quiet:
-                outcome = execute_run(cell, reporter=SilentReporter(), force=force)
-            else:
-                with RichReporter(config.epochs, console) as reporter:
-                    outcome = execute_run(cell, reporter=reporter, force=force)
-            if outcome.state == "skipped":
-                console.print(f"already done: {outcome.path} (use --force to run again)")
-            else:
-                console.print(f"done: results in {outcome.path}")
+        spec = GridSpec({name: tuple(v) for name, v in axes.items() if v is not None}, fixed)
+        cells = spec.cells()
+        name, options = executor_settings(
+            {},
+            executor,
+            jobs=jobs,
+            scheduler=scheduler,
+            partition=partition,
+            time=time_limit,
+            gpus=gpus,
+        )
+        if len(cells) > 1 or name != "local" or options:
+            execute_grid(cells, name, options, force=force, quiet=quiet, console=console)
+            return
+        cell = prepare_run(cells[0])
+        config = cell.config
+        if config.recipe_keys:
+            shown = ", ".join(f"{k}={getattr(config, k)}" for k in config.recipe_keys)
+            console.print(f"[dim]{config.dataset} recipe: {shown}[/dim]", highlight=False)
+        console.print(f"run {config.run_id} -> {Path(config.out) / config.run_id}")
+        if quiet:
+            outcome = execute_run(cell, reporter=SilentReporter(), force=force)
+        else:
+            with RichReporter(config.epochs, console) as reporter:
+                outcome = execute_run(cell, reporter=reporter, force=force)
+        if outcome.state == "skipped":
+            console.print(f"already done: {outcome.path} (use --force to run again)")
+        else:
+            console.print(f"done: results in {outcome.path}")

@@ -97,6 +97,9 @@ def plot_against_k(runs: pd.DataFrame, metric: str, keys: Sequence[str], path: P
             label=_label(others, values),
         )
     axes.set_xscale("log")
+    ks = sorted(with_k["k"].unique())
+    axes.set_xticks(ks, [_short(k) for k in ks])
+    axes.minorticks_off()
     axes.set_xlabel("k (clusters)")
     axes.set_ylabel(metric)
     axes.set_title(f"{metric} against k")

@@ -38,6 +38,7 @@ PAPER_DEFAULTS: dict[str, Any] = {
     "pca_fit_samples": 50_000,
     "image_size": 224,
     "center_crop_ratio": 256 / 224,
+    "augment": "crop-flip",
     "crop_scale": 0.08,
     "hflip": True,
     "seed": 31,
@@ -46,6 +47,8 @@ PAPER_DEFAULTS: dict[str, Any] = {
     "sinks": ("files",),
     "options": (),
 }
+
+AUGMENTATIONS = ("crop-flip", "affine", "none")
 
 # Settings that do not change the numbers a run produces: left out of the run id.
 NON_RESULT_KEYS = frozenset({"device", "workers", "out", "checkpoint"})
@@ -71,6 +74,7 @@ class RunConfig:
     pca_fit_samples: int
     image_size: int
     center_crop_ratio: float
+    augment: str  # "crop-flip" (the paper's), "affine" (small data) or "none"
     crop_scale: float
     hflip: bool
     seed: int
@@ -190,6 +194,10 @@ def validate(config: RunConfig) -> None:
         (config.wd >= 0, f"--wd must be 0 or more, got {config.wd}"),
         (config.pca_dim >= 0, f"--pca-dim must be 0 (off) or more, got {config.pca_dim}"),
         (config.image_size >= 8, f"--image-size must be at least 8, got {config.image_size}"),
+        (
+            config.augment in AUGMENTATIONS,
+            f"--augment must be one of {', '.join(AUGMENTATIONS)}, got {config.augment!r}",
+        ),
         (0 < config.crop_scale <= 1, f"crop scale must be in (0, 1], got {config.crop_scale}"),
         (config.workers >= 0, f"--workers must be 0 or more, got {config.workers}"),
         (config.eval_every >= 0, f"--eval-every must be 0 or more, got {config.eval_every}"),

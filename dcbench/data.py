@@ -37,10 +37,21 @@ def eval_transform(config: RunConfig) -> Transform:
 
 
 def train_transform(config: RunConfig) -> Transform:
-    """The paper's augmentation: random-resized crop (scale from ``crop_scale``) + flip."""
-    steps: list[Transform] = [
-        v2.RandomResizedCrop(config.image_size, scale=(config.crop_scale, 1.0), antialias=True)
-    ]
+    """Training augmentation.
+
+    ``crop-flip`` is the paper's random-resized crop (scale from ``crop_scale``);
+    ``affine`` resizes like evaluation, then jitters (10 degrees, 10% shift and scale),
+    which the digits recipe needs: crops of 8x8 digits destroy them.
+    """
+    size = config.image_size
+    steps: list[Transform]
+    if config.augment == "crop-flip":
+        steps = [v2.RandomResizedCrop(size, scale=(config.crop_scale, 1.0), antialias=True)]
+    else:
+        resize = max(size, round(size * config.center_crop_ratio))
+        steps = [v2.Resize(resize, antialias=True), v2.CenterCrop(size)]
+        if config.augment == "affine":
+            steps.append(v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)))
     if config.hflip:
         steps.append(v2.RandomHorizontalFlip())
     return v2.Compose([*steps, *_to_normalised_float()])

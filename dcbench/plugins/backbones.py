@@ -233,13 +233,18 @@ def _positive_int(backbone: str, options: Mapping[str, Any], key: str, default: 
 def make_small_cnn(*, in_channels: int, image_size: int, **options: Any) -> nn.Module:
     """A fast CNN for small images and tests: ``blocks`` x (conv3x3-BN-ReLU-maxpool2).
 
-    Channels double per block from ``width``; a 2x2 adaptive pool and two linear layers
-    give ``feature_dim`` features. Options: width (32), blocks (3), feature_dim (256).
+    Channels double per block from ``width``; an adaptive pool to ``pool`` x ``pool``
+    (identity for 32 px and 3 blocks), then Linear-ReLU-Linear to ``feature_dim``.
+    The defaults are the architecture measured for the digits recipe (docs/recipes.md).
+    Options: width (32), blocks (3), hidden (512), feature_dim (256), pool (4).
     """
-    _reject_options("small-cnn", options, ("width", "blocks", "feature_dim"))
+    allowed = ("width", "blocks", "hidden", "feature_dim", "pool")
+    _reject_options("small-cnn", options, allowed)
     width = _positive_int("small-cnn", options, "width", 32)
     blocks = _positive_int("small-cnn", options, "blocks", 3)
+    hidden = _positive_int("small-cnn", options, "hidden", 512)
     feature_dim = _positive_int("small-cnn", options, "feature_dim", 256)
+    pool = _positive_int("small-cnn", options, "pool", 4)
     layers = tuple(
         layer for block in range(blocks) for layer in ((width * 2**block, 3, 1, 1), POOL)
     )
@@ -249,13 +254,13 @@ def make_small_cnn(*, in_channels: int, image_size: int, **options: Any) -> nn.M
     features, _, block_ends = _conv_body(layers, VGG_POOL, in_channels)
     last_channels = width * 2 ** (blocks - 1)
     classifier = nn.Sequential(
-        nn.Linear(last_channels * 2 * 2, feature_dim),
+        nn.Linear(last_channels * pool * pool, hidden),
         nn.ReLU(inplace=True),
-        nn.Linear(feature_dim, feature_dim),
+        nn.Linear(hidden, feature_dim),
     )
     probes = {f"block{i}": index for i, index in enumerate(block_ends, start=1)}
     model = _conv_backbone_class()(
-        features, nn.AdaptiveAvgPool2d(2), classifier, feature_dim, probes
+        features, nn.AdaptiveAvgPool2d(pool), classifier, feature_dim, probes
     )
     _init_reference(model)
     return model

@@ -7,13 +7,14 @@ pseudo-labels (random-resized crop + horizontal flip).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from dcbench.augment import eval_batch, train_batch
 from dcbench.components import ImageDataset
 from dcbench.config import RunConfig
 
@@ -94,6 +95,59 @@ class PseudoLabelledImages(Dataset):
     def __getitem__(self, position: int) -> tuple[torch.Tensor, int]:
         index = int(self.indices[position])
         return self.transform(self.images.get_image(index)), int(self.pseudo_labels[index])
+
+
+def is_tensor_backed(images: ImageDataset) -> bool:
+    """In-memory data (one uint8 tensor) takes the vectorised batch transforms."""
+    stored = getattr(images, "images", None)
+    return isinstance(stored, torch.Tensor) and stored.ndim == 4 and stored.dtype == torch.uint8
+
+
+def feature_batches(
+    images: ImageDataset,
+    order: np.ndarray,
+    config: RunConfig,
+    device: torch.device,
+    seed: int,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(indices, normalised images on device)`` in ``order``, for feature extraction.
+
+    Evaluation batches are at least 256 images: the batch size changes no number in
+    eval mode, and bigger batches amortise per-call overhead.
+    """
+    batch_size = max(config.batch_size, 256)
+    if is_tensor_backed(images):
+        stored = images.images  # type: ignore[attr-defined]
+        for start in range(0, len(order), batch_size):
+            indices = torch.as_tensor(order[start : start + batch_size])
+            yield indices, eval_batch(stored[indices].to(device), config)
+        return
+    dataset = IndexedImages(images, order, eval_transform(config))
+    for batch, indices in make_loader(dataset, batch_size, config.workers, seed):
+        yield indices, batch.to(device, non_blocking=True)
+
+
+def training_batches(
+    images: ImageDataset,
+    indices: np.ndarray,
+    targets: np.ndarray,
+    config: RunConfig,
+    device: torch.device,
+    seed: int,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(augmented images, targets)`` on device for the sampled ``indices``, in order."""
+    if is_tensor_backed(images):
+        stored = images.images  # type: ignore[attr-defined]
+        generator = torch.Generator().manual_seed(seed)
+        all_targets = torch.as_tensor(targets)
+        for start in range(0, len(indices), config.batch_size):
+            chosen = torch.as_tensor(indices[start : start + config.batch_size])
+            batch = train_batch(stored[chosen].to(device), config, generator)
+            yield batch, all_targets[chosen].to(device)
+        return
+    dataset = PseudoLabelledImages(images, indices, targets, train_transform(config))
+    for batch, batch_targets in make_loader(dataset, config.batch_size, config.workers, seed):
+        yield batch.to(device, non_blocking=True), batch_targets.to(device, non_blocking=True)
 
 
 def make_loader(dataset: Dataset, batch_size: int, workers: int, seed: int) -> DataLoader:

@@ -28,13 +28,7 @@ from dcbench.components import (
     Metric,
 )
 from dcbench.config import RunConfig
-from dcbench.data import (
-    IndexedImages,
-    PseudoLabelledImages,
-    eval_transform,
-    make_loader,
-    train_transform,
-)
+from dcbench.data import feature_batches, training_batches
 from dcbench.errors import ConfigError
 from dcbench.features import reduce_features
 from dcbench.progress import Reporter, SilentReporter
@@ -154,12 +148,10 @@ def compute_features(
     """Eval-mode features of every image, PCA-whitened and L2-normalised (N, pca_dim)."""
     model.eval()
     order = np.random.default_rng(seed).permutation(len(dataset))  # uniform PCA sample
-    images = IndexedImages(dataset, order, eval_transform(config))
-    loader = make_loader(images, config.batch_size, config.workers, seed)
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for batch, indices in loader:
-            yield indices, model(batch.to(device, non_blocking=True))
+        for indices, images in feature_batches(dataset, order, config, device, seed):
+            yield indices, model(images)
 
     return reduce_features(
         batches(), len(dataset), config.pca_dim, config.pca_fit_samples, on_batch=advance
@@ -196,8 +188,7 @@ def train_epoch(
     config = state.config
     rng = np.random.default_rng(seed)
     indices = uniform_over_labels(pseudo_labels, rng)
-    images = PseudoLabelledImages(dataset, indices, pseudo_labels, train_transform(config))
-    loader = make_loader(images, config.batch_size, config.workers, seed)
+    batches = training_batches(dataset, indices, pseudo_labels, config, device, seed)
 
     model = state.model
     if state.supervised_head is not None:
@@ -212,9 +203,7 @@ def train_epoch(
     criterion = nn.CrossEntropyLoss()
     model.train()
     total_loss, total_seen = 0.0, 0
-    for batch, targets in loader:
-        batch = batch.to(device, non_blocking=True)
-        targets = targets.to(device, non_blocking=True)
+    for batch, targets in batches:
         loss = criterion(model.classify(batch, top_layer), targets)
         state.body_optimizer.zero_grad(set_to_none=True)
         if top_optimizer is not None:

@@ -80,7 +80,9 @@ class RichReporter:
             self.progress.remove_task(task)
 
     def epoch_done(self, row: Mapping[str, Any]) -> None:
-        self.console.print(f"{self.label}{format_epoch(row, self.epochs)}", highlight=False)
+        self.console.print(
+            f"{self.label}{format_epoch(row, self.epochs)}", highlight=False, soft_wrap=True
+        )
 
     def note(self, text: str) -> None:
         self.console.print(f"{self.label}note: {text}", highlight=False)

@@ -94,7 +94,8 @@ def prepare_run(settings: Mapping[str, Any], registries: Registries | None = Non
         "clusterer", config.clusterer, k=config.k, **config.component_options("clusterer")
     )
     if not clusterer.uses_k:
-        config = dataclasses.replace(config, k=0)
+        recipe_keys = tuple(key for key in config.recipe_keys if key != "k")
+        config = dataclasses.replace(config, k=0, recipe_keys=recipe_keys)
     elif config.k > len(dataset):
         raise ConfigError(
             f"--k {config.k} is larger than the number of images ({len(dataset)}) "

@@ -161,7 +161,7 @@ def register(app: typer.Typer) -> None:
         spec = GridSpec.from_toml(grid_file)
         spec = spec.with_fixed(out=str(out) if out else None)
         cells = spec.cells()
-        console = Console(stderr=True)
+        console = Console(stderr=True, soft_wrap=True)
         if dry_run:
             for settings in cells:
                 typer.echo(" ".join(f"{k}={v}" for k, v in settings.items()))

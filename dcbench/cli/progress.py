@@ -50,7 +50,7 @@ class RichReporter:
     """Draws transient progress bars on stderr; epoch lines stay."""
 
     def __init__(self, epochs: int, console: Console | None = None, label: str = "") -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, soft_wrap=True)
         self.epochs = epochs
         self.label = label
         self.progress = Progress(

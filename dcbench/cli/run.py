@@ -24,6 +24,7 @@ AXES: dict[str, type] = {
     "wd": float,
     "pca_dim": int,
     "image_size": int,
+    "augment": str,
     "seed": int,
 }
 
@@ -64,6 +65,9 @@ def register(app: typer.Typer) -> None:
         wd: str = typer.Option(None, help="Weight decay [1e-5]."),
         pca_dim: str = typer.Option(None, help="PCA dimensions, 0 = off [256]."),
         image_size: str = typer.Option(None, help="Image side in pixels [224]."),
+        augment: str = typer.Option(
+            None, help="crop-flip (paper), affine (small data) or none [crop-flip]."
+        ),
         seed: str = typer.Option(None, help="Random seed [31]."),
         eval_every: int = typer.Option(None, help="Run all evaluators every N epochs."),
         supervised: bool = typer.Option(
@@ -93,7 +97,8 @@ def register(app: typer.Typer) -> None:
         raw_axes = {
             "dataset": dataset, "preprocess": preprocess, "backbone": backbone,
             "clusterer": clusterer, "k": k, "epochs": epochs, "batch_size": batch_size,
-            "lr": lr, "wd": wd, "pca_dim": pca_dim, "image_size": image_size, "seed": seed,
+            "lr": lr, "wd": wd, "pca_dim": pca_dim, "image_size": image_size, "augment": augment,
+            "seed": seed,
         }  # fmt: skip
         axes = {name: parse_axis(name, raw) for name, raw in raw_axes.items()}
         fixed: dict[str, Any] = {
@@ -109,7 +114,7 @@ def register(app: typer.Typer) -> None:
         }
         if data is not None and not data.exists():
             raise ConfigError(f"--data {str(data)!r} does not exist")
-        console = Console(stderr=True)
+        console = Console(stderr=True, soft_wrap=True)
         spec = GridSpec({name: tuple(v) for name, v in axes.items() if v is not None}, fixed)
         cells = spec.cells()
         name, options = executor_settings(
@@ -128,8 +133,10 @@ def register(app: typer.Typer) -> None:
         config = cell.config
         if config.recipe_keys:
             shown = ", ".join(f"{k}={getattr(config, k)}" for k in config.recipe_keys)
-            console.print(f"[dim]{config.dataset} recipe: {shown}[/dim]", highlight=False)
-        console.print(f"run {config.run_id} -> {Path(config.out) / config.run_id}")
+            console.print(
+                f"[dim]{config.dataset} recipe: {shown}[/dim]", highlight=False, soft_wrap=True
+            )
+        console.print(f"run {config.run_id} -> {Path(config.out) / config.run_id}", soft_wrap=True)
         if quiet:
             outcome = execute_run(cell, reporter=SilentReporter(), force=force)
         else:

@@ -153,18 +153,14 @@ def extract(
     import torch
 
     from dcbench.config import RunConfig
-    from dcbench.data import IndexedImages, eval_transform, make_loader
+    from dcbench.data import feature_batches
 
     config = RunConfig.from_dict(context.settings)
     model = context.model
     model.eval()
     n = len(context.dataset)
-    loader = make_loader(
-        IndexedImages(context.dataset, np.arange(n), eval_transform(config)),
-        config.batch_size,
-        config.workers,
-        context.seed,
-    )
+    device = torch.device(context.device)
+    batches = feature_batches(context.dataset, np.arange(n), config, device, context.seed)
     captured: dict[str, torch.Tensor] = {}
 
     def capture(name: str) -> Callable[..., None]:
@@ -178,8 +174,8 @@ def extract(
     per_layer: dict[str, np.ndarray] = {}
     try:
         with torch.no_grad():
-            for batch, indices in loader:
-                out = model(batch.to(context.device)).flatten(1).float().cpu()
+            for indices, batch in batches:
+                out = model(batch).flatten(1).float().cpu()
                 rows = indices.numpy()
                 if penultimate:
                     if outputs is None:

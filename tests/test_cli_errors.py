@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.cli_helpers import run_cli
 
 TINY = ("--dataset", "synthetic", "--opt", "dataset.n_images=40", "--epochs", "1", "-q")
@@ -61,8 +59,17 @@ def test_data_path_without_images(capsys, tmp_path: Path) -> None:
 
 def test_image_size_a_backbone_cannot_take(capsys, tmp_path: Path) -> None:
     result = run_cli(
-        capsys, "run", *TINY, "--backbone", "alexnet", "--image-size", "32", "--k", "4",
-        "--out", str(tmp_path),
+        capsys,
+        "run",
+        *TINY,
+        "--backbone",
+        "alexnet",
+        "--image-size",
+        "32",
+        "--k",
+        "4",
+        "--out",
+        str(tmp_path),
     )
     _assert_one_line_error(result, "alexnet", "32")
 

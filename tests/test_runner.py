@@ -40,9 +40,17 @@ def test_run_writes_loadable_tables_and_config(tmp_path: Path) -> None:
     epochs, summary = _tables(outcome.path)
     assert list(epochs["epoch"]) == [0, 1, 2]
     assert np.isnan(epochs["train_loss"].iloc[-1]) and (epochs["train_loss"].iloc[:-1] > 0).all()
-    for column in ("nmi_labels", "nmi_previous", "empty_clusters_fixed", "cluster_size_min",
-                   "cluster_size_median", "cluster_size_max", "seconds_features",
-                   "seconds_cluster", "seconds_train"):
+    for column in (
+        "nmi_labels",
+        "nmi_previous",
+        "empty_clusters_fixed",
+        "cluster_size_min",
+        "cluster_size_median",
+        "cluster_size_max",
+        "seconds_features",
+        "seconds_cluster",
+        "seconds_train",
+    ):
         assert column in epochs
     assert pd.read_csv(outcome.path / "epochs.csv").shape == epochs.shape
     directions = dict(zip(summary["metric"], summary["higher_is_better"], strict=True))

@@ -45,4 +45,6 @@ def test_uniformity_over_many_draws() -> None:
     picked = uniform_over_labels(labels, rng)
     counts = np.bincount(labels[picked])
     non_empty = counts[np.bincount(labels) > 0]
-    assert non_empty.max() - non_empty.min() <= 1 + (len(non_empty) * (2000 // len(non_empty) + 1) - 2000)
+    assert non_empty.max() - non_empty.min() <= 1 + (
+        len(non_empty) * (2000 // len(non_empty) + 1) - 2000
+    )

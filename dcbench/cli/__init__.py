@@ -26,6 +26,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain help text: option help holds "[paper: 10000]"-style defaults, not markup.
+    rich_markup_mode=None,
 )
 
 

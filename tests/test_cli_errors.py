@@ -86,3 +86,15 @@ def test_debug_shows_traceback(capsys, tmp_path: Path, monkeypatch) -> None:
 
 def test_compare_on_missing_folder(capsys, tmp_path: Path) -> None:
     _assert_one_line_error(run_cli(capsys, "compare", str(tmp_path / "none")), "does not exist")
+
+
+def test_command_line_mistakes_are_one_line_exit_two(capsys) -> None:
+    for args in (("run", "--nonsense"), ("bogus",), ("run", "--k"), ("compare", "-z")):
+        result = run_cli(capsys, *args)
+        _assert_one_line_error(result)
+        assert "--help" in result.err
+
+
+def test_bare_command_shows_help(capsys) -> None:
+    result = run_cli(capsys)
+    assert result.code == 0 and "Usage: dcbench" in result.out + result.err

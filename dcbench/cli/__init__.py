@@ -72,16 +72,42 @@ def _configure_logging() -> None:
     logger.setLevel(logging.INFO)
 
 
+def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Click's exception classes; typer >= 0.20 raises those of its vendored copy."""
+    errors: list[type] = [click.ClickException]
+    try:
+        import typer._click.exceptions as vendored
+
+        errors.append(vendored.ClickException)
+    except ImportError:
+        pass
+    return tuple(errors), (click.exceptions.Abort, typer.Abort)
+
+
+_CLICK_ERRORS, _CLICK_ABORTS = _click_exception_types()
+
+
+def _usage_line(exc: Exception) -> str:
+    """One line for a command-line mistake, with where to look for help."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    context = getattr(exc, "ctx", None)
+    command = context.command_path if context is not None else "dcbench"
+    return f"error: {message} (see '{command} --help')"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     _configure_logging()
     _options["debug"] = False
     try:
         result = app(args=argv, standalone_mode=False, prog_name="dcbench")
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except _CLICK_ERRORS as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `dcbench`: show the help
+            exc.show()
+            sys.exit(0)
+        print(" ".join(_usage_line(exc).split()), file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except _CLICK_ABORTS:
         print("aborted", file=sys.stderr)
         sys.exit(130)
     except DcbenchError as exc:

@@ -103,7 +103,9 @@ class RunDirectory:
     def error_file(self) -> Path:
         return self.path / "error.txt"
 
-    def write_config(self, run_id: str, settings: Mapping[str, Any], device: str) -> None:
+    def write_config(
+        self, run_id: str, settings: Mapping[str, Any], device: str, threads: int | None = None
+    ) -> None:
         write_json(
             self.config_file,
             {
@@ -111,6 +113,8 @@ class RunDirectory:
                 "run_id": run_id,
                 "config": dict(settings),
                 "device_used": device,
+                # Float sums (and so k-means) depend on the thread count: keep it.
+                "compute_threads": threads,
                 "versions": package_versions(),
                 "host": socket.gethostname(),
                 "platform": platform.platform(),

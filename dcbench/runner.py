@@ -206,7 +206,7 @@ def execute_run(
                 sink.write_epoch(row)
     elif force:
         run_dir.checkpoint_file.unlink(missing_ok=True)
-    run_dir.write_config(config.run_id, config.to_dict(), str(device))
+    run_dir.write_config(config.run_id, config.to_dict(), str(device), torch.get_num_threads())
     run_dir.write_status("running", state.epoch, config.epochs)
     run_dir.error_file.unlink(missing_ok=True)
 

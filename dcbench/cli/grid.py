@@ -31,6 +31,12 @@ class ExecutorOptions:
     partition = typer.Option(None, help="Slurm partition.")
     time = typer.Option(None, "--time", help="Slurm time limit per job (min or HH:MM:SS).")
     gpus = typer.Option(None, help="GPUs per Slurm job.")
+    threads = typer.Option(
+        None,
+        "--threads",
+        help="Compute threads per run [cores / jobs]. Float sums depend on it: compare "
+        "tables across executors at equal --threads.",
+    )
 
 
 def executor_settings(
@@ -152,6 +158,7 @@ def register(app: typer.Typer) -> None:
         partition: str = ExecutorOptions.partition,
         time_limit: str = ExecutorOptions.time,
         gpus: int = ExecutorOptions.gpus,
+        threads: int = ExecutorOptions.threads,
         out: Path = typer.Option(None, help="Results folder [the file's, or results]."),
         force: bool = typer.Option(False, help="Run finished cells again."),
         dry_run: bool = typer.Option(False, "--dry-run", help="List the cells; run nothing."),
@@ -175,5 +182,6 @@ def register(app: typer.Typer) -> None:
             partition=partition,
             time=time_limit,
             gpus=gpus,
+            threads=threads,
         )
         execute_grid(cells, name, options, force=force, quiet=quiet, console=console)

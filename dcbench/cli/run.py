@@ -86,6 +86,7 @@ def register(app: typer.Typer) -> None:
         partition: str = ExecutorOptions.partition,
         time_limit: str = ExecutorOptions.time,
         gpus: int = ExecutorOptions.gpus,
+        threads: int = ExecutorOptions.threads,
     ) -> None:
         """Run DeepCluster; several comma-separated values on an axis run a grid.
 
@@ -129,6 +130,7 @@ def register(app: typer.Typer) -> None:
             partition=partition,
             time=time_limit,
             gpus=gpus,
+            threads=threads,
         )
         if len(cells) > 1 or name != "local" or options:
             execute_grid(cells, name, options, force=force, quiet=quiet, console=console)

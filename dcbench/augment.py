@@ -17,8 +17,10 @@ import torch.nn.functional as F
 
 from dcbench.config import RunConfig
 
-_MEAN = torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)
-_STD = torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+_STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
 
 def _normalise(images: torch.Tensor) -> torch.Tensor:
@@ -27,8 +29,7 @@ def _normalise(images: torch.Tensor) -> torch.Tensor:
 
 def _resize_centre(images: torch.Tensor, config: RunConfig) -> torch.Tensor:
     """uint8 -> [0, 1] floats resized to ``image_size * center_crop_ratio``, centre-cropped."""
-    size = config.image_size
-    resize = max(size, round(size * config.center_crop_ratio))
+    size, resize = config.image_size, config.eval_resize
     pixels = images.float() / 255.0
     if tuple(pixels.shape[-2:]) != (resize, resize):
         downsampling = resize < max(pixels.shape[-2:])

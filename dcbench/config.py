@@ -14,7 +14,7 @@ import fnmatch
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +90,11 @@ class RunConfig:
     checkpoint: bool = True
     recipe_keys: tuple[str, ...] = field(default=())
 
+    @property
+    def eval_resize(self) -> int:
+        """Side images are resized to before the centre crop of ``image_size``."""
+        return max(self.image_size, round(self.image_size * self.center_crop_ratio))
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -113,13 +118,7 @@ class RunConfig:
         A run has several evaluators, so theirs are addressed by name:
         ``component_options("evaluator.knn")`` reads ``--opt evaluator.knn.k=10``.
         """
-        prefix = f"{component}."
-        nested = "." in component
-        return {
-            key[len(prefix) :]: value
-            for key, value in self.options
-            if key.startswith(prefix) and (nested or "." not in key[len(prefix) :])
-        }
+        return options_for(self.options, component)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
@@ -135,6 +134,17 @@ class RunConfig:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+def options_for(options: Iterable[tuple[str, Any]], component: str) -> dict[str, Any]:
+    """The ``component.key`` pairs of ``options`` as ``{key: value}`` (see above)."""
+    prefix = f"{component}."
+    nested = "." in component
+    return {
+        key[len(prefix) :]: value
+        for key, value in options
+        if key.startswith(prefix) and (nested or "." not in key[len(prefix) :])
+    }
 
 
 def parse_options(pairs: list[str] | tuple[str, ...]) -> tuple[tuple[str, Any], ...]:

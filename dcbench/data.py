@@ -2,7 +2,8 @@
 
 Two views of the same images, as in the reference code: a deterministic one for
 feature extraction (resize + centre crop) and an augmented one for training on
-pseudo-labels (random-resized crop + horizontal flip).
+pseudo-labels (``--augment``). In-memory data takes the vectorised batch versions in
+:mod:`dcbench.augment`; other data goes through per-image torchvision transforms.
 """
 
 from __future__ import annotations
@@ -14,12 +15,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from dcbench.augment import eval_batch, train_batch
+from dcbench.augment import IMAGENET_MEAN, IMAGENET_STD, eval_batch, train_batch
 from dcbench.components import ImageDataset
 from dcbench.config import RunConfig
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -30,10 +28,12 @@ def _to_normalised_float() -> list[Transform]:
 
 def eval_transform(config: RunConfig) -> Transform:
     """Resize to ``image_size * center_crop_ratio``, centre-crop ``image_size``."""
-    size = config.image_size
-    resize = max(size, round(size * config.center_crop_ratio))
     return v2.Compose(
-        [v2.Resize(resize, antialias=True), v2.CenterCrop(size), *_to_normalised_float()]
+        [
+            v2.Resize(config.eval_resize, antialias=True),
+            v2.CenterCrop(config.image_size),
+            *_to_normalised_float(),
+        ]
     )
 
 
@@ -49,8 +49,7 @@ def train_transform(config: RunConfig) -> Transform:
     if config.augment == "crop-flip":
         steps = [v2.RandomResizedCrop(size, scale=(config.crop_scale, 1.0), antialias=True)]
     else:
-        resize = max(size, round(size * config.center_crop_ratio))
-        steps = [v2.Resize(resize, antialias=True), v2.CenterCrop(size)]
+        steps = [v2.Resize(config.eval_resize, antialias=True), v2.CenterCrop(size)]
         if config.augment == "affine":
             steps.append(v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)))
     if config.hflip:

@@ -319,8 +319,8 @@ def run_epochs(
             metrics = evaluate(components.evaluators, context, reporter, run_all)
         train_loss = math.nan
         if not final:
-            if config.supervised:
-                targets, num_targets = true_labels, int(true_labels.max()) + 1
+            if state.supervised_head is not None:
+                targets, num_targets = true_labels, state.supervised_head.out_features
             else:
                 targets, num_targets = result.labels, result.num_clusters
             with _timed(timings, "train"), reporter.phase("train", len(dataset)) as advance:

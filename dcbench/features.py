@@ -80,25 +80,22 @@ def reduce_features(
 
     def fit_and_flush() -> None:
         nonlocal pca, pending, pending_rows
-        if pca_dim > 0:
-            sample = torch.cat([f for _, f in pending])
-            dim = min(pca_dim, sample.shape[1], max(len(sample) - 1, 1))
-            pca = PCAWhitening.fit(sample, dim)
+        sample = torch.cat([f for _, f in pending])
+        dim = min(pca_dim, sample.shape[1], max(len(sample) - 1, 1))
+        pca = PCAWhitening.fit(sample, dim)
         for indices, feats in pending:
             emit(indices, feats)
         pending, pending_rows = [], 0
 
-    fitted = pca_dim == 0
     for indices, feats in batches:
-        feats = feats.detach().float().cpu()
-        if fitted:
-            emit(indices.cpu(), feats)
+        indices, feats = indices.cpu(), feats.detach().float().cpu()
+        if pca_dim == 0 or pca is not None:
+            emit(indices, feats)
         else:
-            pending.append((indices.cpu(), feats))
+            pending.append((indices, feats))
             pending_rows += len(feats)
             if pending_rows >= fit_samples:
                 fit_and_flush()
-                fitted = True
         if on_batch is not None:
             on_batch(len(feats))
     if pending:

@@ -20,7 +20,13 @@ import pandas as pd
 import torch
 
 from dcbench.components import ImageDataset
-from dcbench.config import RunConfig, parse_options, resolve_config
+from dcbench.config import (
+    PAPER_DEFAULTS,
+    RunConfig,
+    options_for,
+    parse_options,
+    resolve_config,
+)
 from dcbench.deepcluster import (
     Components,
     DeepClusterNet,
@@ -61,13 +67,12 @@ class RunOutcome:
 def build_dataset(
     settings: Mapping[str, Any], registries: Registries, options: Mapping[str, Any]
 ) -> ImageDataset:
-    name = settings.get("dataset") or "digits"
+    name = settings.get("dataset") or PAPER_DEFAULTS["dataset"]
     data = settings.get("data")
     root = Path(data).expanduser() if data else None
     seed = settings.get("seed")
-    return registries.create(
-        "dataset", name, root=root, seed=31 if seed is None else int(seed), **options
-    )
+    seed = PAPER_DEFAULTS["seed"] if seed is None else int(seed)
+    return registries.create("dataset", name, root=root, seed=seed, **options)
 
 
 def prepare_run(settings: Mapping[str, Any], registries: Registries | None = None) -> PreparedRun:
@@ -80,11 +85,7 @@ def prepare_run(settings: Mapping[str, Any], registries: Registries | None = Non
     options = settings.get("options") or ()
     if options and isinstance(options[0], str):  # raw "component.key=value" strings
         settings = {**settings, "options": parse_options(options)}
-    dataset_options = {
-        key.removeprefix("dataset."): value
-        for key, value in settings.get("options") or ()
-        if key.startswith("dataset.")
-    }
+    dataset_options = options_for(settings.get("options") or (), "dataset")
     dataset = build_dataset(settings, registries, dataset_options)
     if len(dataset) == 0:
         raise DataError(f"data set {settings.get('dataset')!r} holds no images")
@@ -132,6 +133,8 @@ def _check_option_targets(config: RunConfig) -> None:
                     f"--opt {key}: evaluator options are addressed as evaluator.NAME.KEY, "
                     f"NAME one of this run's evaluators ({', '.join(config.evaluators)})"
                 )
+        elif "." in rest:
+            raise ConfigError(f"--opt {key}: {kind} options are addressed as {kind}.KEY")
 
 
 def _canonical_names(config: RunConfig, registries: Registries) -> RunConfig:

@@ -98,3 +98,8 @@ def test_command_line_mistakes_are_one_line_exit_two(capsys) -> None:
 def test_bare_command_shows_help(capsys) -> None:
     result = run_cli(capsys)
     assert result.code == 0 and "Usage: dcbench" in result.out + result.err
+
+
+def test_nested_option_for_a_single_component_is_rejected(capsys) -> None:
+    result = run_cli(capsys, "run", *TINY, "--k", "4", "--opt", "backbone.width.x=8")
+    _assert_one_line_error(result, "backbone options are addressed as backbone.KEY")
